@@ -268,3 +268,74 @@ def _dataset_options(cfg: dict, dataset: Dataset) -> dict[str, Any]:
     spec = DATASETS.get(cfg["dataset"])
     opts = spec.options if spec is not None else CSV_OPTIONS
     return validate_options(cfg["dataset_options"], opts, "dataset_options")
+
+
+SURFACE_FIELDS = ("dataset", "dataset_options", "model", "loss", "resolution", "bounds",
+                  "plane", "start")
+
+
+@dataclass(frozen=True, eq=False)
+class SurfaceSpec:
+    """A validated surface request."""
+
+    key: dict[str, Any]  # the normalised request (a cache key)
+    dataset: Dataset
+    model: Model
+    loss: Loss | None
+    resolution: int
+    bounds: tuple[tuple[float, float], tuple[float, float]] | None
+    plane: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    start: np.ndarray
+
+
+def parse_surface(raw: Any, limits: Limits = Limits(),
+                  resolver: DatasetResolver | None = None) -> SurfaceSpec:
+    """Validate a surface request: dataset/model/loss as in a run, plus the grid."""
+    from .surface import check_bounds
+
+    if not isinstance(raw, dict):
+        raise ConfigError("", "the surface request must be a JSON object", "type")
+    for key in raw:
+        if key not in SURFACE_FIELDS:
+            raise ConfigError(key, f"unknown field (known: {', '.join(SURFACE_FIELDS)})",
+                              "unknown_field")
+    for key in ("dataset", "model"):
+        if key not in raw:
+            raise ConfigError(key, "is required", "missing")
+    model: Model = _name(raw, "model", MODELS, "model")
+    dataset = resolve_dataset(raw, resolver)
+    loss = resolve_loss(raw.get("loss"), dataset, model)
+    check_combination(dataset, model, loss)
+    resolution = _int(raw.get("resolution", 80), "resolution", 2, limits.max_resolution)
+    bounds = None if raw.get("bounds") is None else check_bounds(raw["bounds"])
+    P = model.n_params
+    bound = Option("start", "float", 0.0, "", -limits.max_start, limits.max_start)
+
+    def vector(value: Any, field: str) -> np.ndarray:
+        if not isinstance(value, list | tuple) or len(value) != P:
+            raise ConfigError(field, f"must be a list of {P} numbers "
+                              f"({', '.join(model.param_names)})", "type")
+        return np.array([check_float(v, f"{field}[{i}]", bound) for i, v in enumerate(value)])
+
+    start = (np.array(default_start(dataset, model), dtype=np.float64)
+             if raw.get("start") is None else vector(raw["start"], "start"))
+    plane = None
+    if raw.get("plane") is not None:
+        p = raw["plane"]
+        if not isinstance(p, dict) or set(p) != {"origin", "d1", "d2"}:
+            raise ConfigError("plane", "must be {\"origin\": [...], \"d1\": [...], "
+                              "\"d2\": [...]}", "type")
+        origin, d1, d2 = (vector(p[k], f"plane.{k}") for k in ("origin", "d1", "d2"))
+        if not np.any(d1) or not np.any(d2) or np.linalg.matrix_rank(np.stack([d1, d2])) < 2:
+            raise ConfigError("plane", "d1 and d2 must be non-zero and not parallel",
+                              "out_of_range")
+        plane = (origin, d1, d2)
+    key = {
+        "dataset": dataset.name if dataset.name not in DATASETS else raw["dataset"],
+        "dataset_options": _dataset_options({**raw, "dataset_options":
+                                             raw.get("dataset_options")}, dataset),
+        "model": model.name, "loss": loss.name if loss is not None else FUNCTION_LOSS,
+        "resolution": resolution, "bounds": bounds, "start": start.tolist(),
+        "plane": None if plane is None else [v.tolist() for v in plane],
+    }
+    return SurfaceSpec(key, dataset, model, loss, resolution, bounds, plane, start)

@@ -1,0 +1,384 @@
+"""Websocket /ws/train: stream a run live, epoch by epoch, and steer it.
+
+Per connection three tasks cooperate:
+- the *receiver* reads client messages (always running, so pause/stop are obeyed at once);
+- the *producer* advances the core trainer on a schedule (epochs_per_second, or "max") and
+  puts records into a small outbox — it never awaits the network;
+- the *sender* drains the outbox, coalescing the records due into one "epochs" message at most
+  ``max_messages_per_second`` times a second, each send bounded by a timeout.
+A client that stops reading is closed: its sends time out, or its outbox overflows.
+When the connection ends, every task is cancelled and awaited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections import deque
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect
+
+from app.core.errors import ConfigError
+from app.core.results import epoch_dict
+from app.core.trainer import Training, train
+
+from ..schemas import dumps, loads
+from ..services import Services
+
+log = logging.getLogger("descent_lab.stream")
+router = APIRouter()
+
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN = 1013
+MAX_SPEED = 10_000.0
+SLICE_SECONDS = 0.004  # longest stretch of training between two looks at the event loop
+HEAVY_EPOCH_TERMS = 300_000  # above this, epochs are computed in a worker thread
+
+MESSAGE_FIELDS = {
+    "start": {"config", "epochs_per_second", "paused"},
+    "pause": set(), "resume": set(), "stop": set(),
+    "step": {"epochs"},
+    "speed": {"epochs_per_second"},
+    "set": {"learning_rate"},
+}
+
+
+class SlowClient(Exception):
+    pass
+
+
+def origin_allowed(ws: WebSocket, allowed: tuple[str, ...]) -> bool:
+    """Same origin by default; otherwise one of ``allowed``. No Origin header: not a browser."""
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True
+    if origin in allowed or "*" in allowed:
+        return True
+    host = ws.headers.get("host", "")
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc == host and bool(host)
+
+
+def _speed(value: Any, field: str) -> float | None:
+    """epochs per second (None: as fast as possible)."""
+    if value == "max":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(field, f"must be a positive number or \"max\", got {value!r}", "type")
+    if not 0 < value <= MAX_SPEED:
+        raise ConfigError(field, f"must be greater than 0 and at most {MAX_SPEED:g}",
+                          "out_of_range")
+    return float(value)
+
+
+class Session:
+    def __init__(self, ws: WebSocket, services: Services) -> None:
+        self.ws = ws
+        self.services = services
+        self.settings = services.settings
+        self.training: Training | None = None
+        self.producer: asyncio.Task | None = None
+        self.speed: float | None = self.settings.default_epochs_per_second
+        self.paused = False
+        self.credits = 0
+        self.repace = True
+        self.last_record: dict | None = None
+        self.outbox: deque[tuple[str, Any]] = deque()
+        self.pending = 0
+        self.wake_sender = asyncio.Event()
+        self.wake_producer = asyncio.Event()
+        self.drained = asyncio.Event()
+        self.drained.set()
+        self.failure: BaseException | None = None
+
+    # --- outbox ---------------------------------------------------------------------------
+
+    def emit(self, message: dict) -> None:
+        self.outbox.append(("msg", message))
+        self.wake_sender.set()
+
+    def emit_records(self, records: list[dict]) -> None:
+        if self.outbox and self.outbox[-1][0] == "records":
+            self.outbox[-1][1].extend(records)
+        else:
+            self.outbox.append(("records", records))
+        self.pending += len(records)
+        self.drained.clear()
+        self.wake_sender.set()
+        if self.pending > self.settings.client_buffer_records:
+            raise SlowClient(f"{self.pending} records waiting")
+
+    def error(self, e: ConfigError, prefix: str = "") -> None:
+        field = f"{prefix}.{e.field}" if prefix and e.field else (e.field or prefix or None)
+        self.emit({"type": "error", "code": e.code, "message": e.message, "field": field})
+
+    async def send_loop(self) -> None:
+        gap = 1.0 / self.settings.max_messages_per_second
+        timeout = self.settings.send_timeout_seconds
+        loop = asyncio.get_running_loop()
+        last = -math.inf
+        while True:
+            await self.wake_sender.wait()
+            self.wake_sender.clear()
+            if self.failure is not None:
+                raise self.failure
+            while self.outbox:
+                if self.outbox[0][0] == "records":
+                    wait = last + gap - loop.time()
+                    if wait > 0:
+                        await asyncio.sleep(wait)  # later records join this message
+                    _, records = self.outbox.popleft()
+                    text = dumps({"type": "epochs", "records": records}).decode()
+                    self.pending -= len(records)
+                    last = loop.time()
+                else:
+                    text = dumps(self.outbox.popleft()[1]).decode()
+                try:
+                    await asyncio.wait_for(self.ws.send_text(text), timeout)
+                except TimeoutError:
+                    raise SlowClient(f"a send took over {timeout:g} s") from None
+            self.drained.set()
+
+    # --- producer -------------------------------------------------------------------------
+
+    async def produce(self, training: Training) -> None:
+        loop = asyncio.get_running_loop()
+        ds = training.run.dataset
+        steps = 1 if training.run.batch_size >= ds.n else math.ceil(ds.n / training.run.batch_size)
+        heavy = ds.n * (steps + 1) > HEAVY_EPOCH_TERMS
+        t0, made = loop.time(), 0
+        while True:
+            if self.paused and self.credits == 0:
+                self.wake_producer.clear()
+                await self.wake_producer.wait()
+                continue
+            if self.repace:
+                t0, made, self.repace = loop.time(), 0, False
+            if self.paused:
+                due = self.credits
+            elif self.speed is None:
+                if self.pending > 0:  # as fast as the client takes them
+                    await self.drained.wait()
+                due = 1_000_000
+            else:
+                due = int((loop.time() - t0) * self.speed) + 1 - made
+                if due <= 0:
+                    self.wake_producer.clear()
+                    delay = (made - (loop.time() - t0) * self.speed) / self.speed
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake_producer.wait(), max(delay, 0.001))
+                    continue
+            records, final = [], False
+            deadline = loop.time() + SLICE_SECONDS
+            while len(records) < due:
+                if heavy:
+                    epoch = await asyncio.to_thread(next, training, None)
+                else:
+                    epoch = next(training, None)
+                if epoch is None:
+                    final = True
+                    break
+                records.append(epoch_dict(epoch))
+                if epoch.stop_reason is not None:
+                    final = True
+                    break
+                if heavy or loop.time() > deadline:
+                    break
+            made += len(records)
+            if self.paused:
+                self.credits = max(0, self.credits - len(records))
+            if records:
+                self.last_record = records[-1]
+                self.emit_records(records)
+            if final:
+                self.finish(training.stop_reason or "max_epochs")
+                return
+            await asyncio.sleep(0)
+
+    def finish(self, reason: str) -> None:
+        self.training = None
+        self.producer = None
+        self.emit({"type": "done", "stop_reason": reason, "record": self.last_record})
+
+    async def stop_producer(self) -> None:
+        task, self.producer = self.producer, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # --- client messages ------------------------------------------------------------------
+
+    async def handle(self, text: str) -> None:
+        msg = loads(text)
+        if not isinstance(msg, dict):
+            raise ConfigError("", "a message must be a JSON object with a \"type\"", "type")
+        kind = msg.get("type")
+        if kind not in MESSAGE_FIELDS:
+            raise ConfigError("type", f"unknown message type {kind!r} (known: "
+                              f"{', '.join(MESSAGE_FIELDS)})", "unknown_type")
+        for key in msg:
+            if key != "type" and key not in MESSAGE_FIELDS[kind]:
+                raise ConfigError(key, f"unknown field for a {kind!r} message", "unknown_field")
+        if kind == "start":
+            return await self.start(msg)
+        if self.training is None:
+            raise ConfigError("type", f"no run in progress to {kind}: send a start message",
+                              "no_run")
+        training = self.training
+        if kind == "pause":
+            self.paused, self.credits = True, 0
+            self.emit({"type": "paused", "epoch": self._epoch()})
+        elif kind == "resume":
+            self.paused, self.credits, self.repace = False, 0, True
+            self.wake_producer.set()
+            self.emit({"type": "resumed", "epoch": self._epoch()})
+        elif kind == "step":
+            n = msg.get("epochs", 1)
+            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 1000:
+                raise ConfigError("epochs", f"must be an integer from 1 to 1000, got {n!r}",
+                                  "out_of_range")
+            if not self.paused:
+                self.paused = True
+                self.emit({"type": "paused", "epoch": self._epoch()})
+            self.credits += n
+            self.wake_producer.set()
+        elif kind == "stop":
+            await self.stop_producer()
+            self.finish("stopped")
+        elif kind == "speed":
+            if "epochs_per_second" not in msg:
+                raise ConfigError("epochs_per_second", "is required", "missing")
+            self.speed = _speed(msg["epochs_per_second"], "epochs_per_second")
+            self.repace = True
+            self.wake_producer.set()
+            self.emit({"type": "speed", "epochs_per_second": self.speed or "max"})
+        elif kind == "set":
+            if "learning_rate" not in msg:
+                raise ConfigError("learning_rate", "is required", "missing")
+            lr = msg["learning_rate"]
+            limit = self.services.limits.max_learning_rate
+            if isinstance(lr, bool) or not isinstance(lr, int | float) or not math.isfinite(lr):
+                raise ConfigError("learning_rate", f"must be a finite number, got {lr!r}",
+                                  "type")
+            if not 0 < lr <= limit:
+                raise ConfigError("learning_rate", f"must be greater than 0 and at most "
+                                  f"{limit:g}, got {lr:g}", "out_of_range")
+            epoch = training.set_learning_rate(lr)
+            self.emit({"type": "set", "learning_rate": float(lr), "from_epoch": epoch})
+
+    def _epoch(self) -> int | None:
+        return None if self.last_record is None else self.last_record["epoch"]
+
+    async def start(self, msg: dict) -> None:
+        if self.training is not None:
+            raise ConfigError("type", "a run is in progress: send stop before a new start",
+                              "run_in_progress")
+        speed = self.speed
+        if "epochs_per_second" in msg:
+            speed = _speed(msg["epochs_per_second"], "epochs_per_second")
+        paused = msg.get("paused", False)
+        if not isinstance(paused, bool):
+            raise ConfigError("paused", "must be true or false", "type")
+        if "config" not in msg:
+            raise ConfigError("config", "is required", "missing")
+        try:
+            run = self.services.parse_run(msg["config"])
+            training = train(run)
+        except ConfigError as e:
+            self.error(e, "config")
+            return
+        self.speed, self.paused, self.credits, self.repace = speed, paused, 0, True
+        self.last_record = None
+        self.training = training
+        self.emit({"type": "started", "config": run.config, "param_names": list(run.param_names),
+                   "epochs": run.epochs, "epochs_per_second": speed or "max", "paused": paused})
+        if paused:  # show the starting point at once
+            self.credits = 1
+        self.producer = asyncio.create_task(self.produce(training))
+        self.producer.add_done_callback(self._producer_done)
+
+    def _producer_done(self, task: asyncio.Task) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        if isinstance(exc, SlowClient):
+            self.failure = exc
+        else:
+            log.error("training failed", exc_info=exc)
+            self.training = self.producer = None
+            self.emit({"type": "error", "code": "internal", "field": None,
+                       "message": "training failed on the server; the run has ended"})
+        self.wake_sender.set()
+
+    async def receive_loop(self) -> None:
+        limit = self.settings.max_message_bytes
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                self.error(ConfigError("", "binary frames are not accepted: send JSON text",
+                                       "binary_frame"))
+                continue
+            if len(text) > limit:
+                await self.ws.close(CLOSE_TOO_BIG, "message too big")
+                return
+            try:
+                await self.handle(text)
+            except ConfigError as e:
+                self.error(e)
+            except SlowClient:
+                raise
+
+    async def serve(self) -> None:
+        receiver = asyncio.create_task(self.receive_loop())
+        sender = asyncio.create_task(self.send_loop())
+        try:
+            await asyncio.wait({receiver, sender}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (receiver, sender):
+                if task.done() and not task.cancelled() and isinstance(task.exception(),
+                                                                       SlowClient):
+                    log.info("closing a slow client: %s", task.exception())
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(self.ws.close(CLOSE_POLICY, "client too slow"),
+                                               1.0)
+        finally:
+            await self.stop_producer()
+            for task in (receiver, sender):
+                task.cancel()
+            for task in (receiver, sender):
+                try:
+                    await task
+                except (asyncio.CancelledError, WebSocketDisconnect, SlowClient, RuntimeError):
+                    pass
+                except Exception:  # a broken connection: nothing more to say to it
+                    log.debug("session task ended", exc_info=True)
+
+
+@router.websocket("/ws/train", name="stream_run")
+async def stream_run(ws: WebSocket) -> None:
+    services: Services = ws.app.state.services
+    settings = services.settings
+    if not origin_allowed(ws, settings.allowed_origins):
+        await ws.close(CLOSE_POLICY)  # before accept: the handshake gets HTTP 403
+        return
+    await ws.accept()
+    if services.sessions >= settings.max_sessions:
+        await ws.send_text(dumps({"type": "error", "code": "busy", "field": None,
+                                  "message": f"the server is busy ({settings.max_sessions} "
+                                  "sessions are streaming); try again shortly"}).decode())
+        await ws.close(CLOSE_TRY_AGAIN, "busy")
+        return
+    services.sessions += 1
+    try:
+        await Session(ws, services).serve()
+    finally:
+        services.sessions -= 1
