@@ -29,8 +29,12 @@ def index(request: Request) -> HTMLResponse:
 
 
 @router.get("/healthz")
-def healthz() -> JSONResponse:
-    return JSONResponse({"status": "ok"})
+async def healthz(request: Request) -> JSONResponse:
+    """Cheap liveness check, with the number of open streaming sessions and asyncio tasks."""
+    import asyncio
+
+    return JSONResponse({"status": "ok", "sessions": request.app.state.services.sessions,
+                         "tasks": len(asyncio.all_tasks())})
 
 
 @router.get("/vendor/plotly.min.js")
