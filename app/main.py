@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.middleware import BodyLimit, SecurityHeaders
-from app.api.routes import catalog, datasets, pages, runs, stream, surface
+from app.api.routes import catalog, data, datasets, pages, runs, stream, surface
 from app.api.schemas import DOCUMENTED, dumps, error_body
 from app.api.services import Services
 from app.config import STATIC_DIR, TEMPLATES_DIR, Settings, get_settings
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return _json({"error": {"code": code, "field": None, "message": str(e.detail)}},
                      e.status_code)
 
-    for module in (pages, catalog, surface, runs, datasets, stream):
+    for module in (pages, catalog, surface, runs, datasets, data, stream):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 

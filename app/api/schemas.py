@@ -186,4 +186,5 @@ class ErrorOut(BaseModel):
     error: ErrorDetail
 
 
-DOCUMENTED = [RunConfig, SurfaceRequest, RunResult, SurfaceOut, DatasetOut, ErrorOut]
+DOCUMENTED = [RunConfig, SurfaceRequest, RunResult, SurfaceOut, DatasetOut, ErrorOut,
+              DatasetOptions]
