@@ -246,8 +246,9 @@ def parse_csv(data: bytes, max_bytes: int = CSV_MAX_BYTES, max_rows: int = CSV_M
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise ConfigError("file", f"the file is not UTF-8 text (bad byte at offset {e.start})",
-                          "not_utf8") from None
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError("file", f"the file is not UTF-8 text (line {line}: bad byte at offset "
+                          f"{e.start})", "not_utf8") from None
     if "\x00" in text:
         raise ConfigError("file", "the file is binary, not CSV text", "not_csv")
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -265,11 +266,12 @@ def parse_csv(data: bytes, max_bytes: int = CSV_MAX_BYTES, max_rows: int = CSV_M
                     raise ConfigError("file", "the header row must name at least two columns: "
                                       "feature column(s), then the target", "not_csv")
                 if all(_is_number(c) for c in header):
-                    raise ConfigError("file", "line 1 must be a header row naming the columns "
-                                      f"(it holds only numbers: {','.join(header)})", "no_header")
+                    raise ConfigError("file", f"line {line} must be a header row naming the "
+                                      f"columns (it holds only numbers: {','.join(header)})",
+                                      "no_header")
                 for i, c in enumerate(header):
                     if not c:
-                        raise ConfigError("file", f"line 1: column {i + 1} has no name",
+                        raise ConfigError("file", f"line {line}: column {i + 1} has no name",
                                           "no_header")
                 continue
             if len(record) != len(header):

@@ -186,6 +186,8 @@ class OptimizerSpec:
 
     def build(self, options: dict[str, Any] | None, field: str = "optimizer_options"
               ) -> tuple[dict[str, Any], Optimizer]:
+        if options is not None and not isinstance(options, dict):
+            raise ConfigError(field, f"must be an object, got {options!r}", "type")
         given = dict(options or {})
         resolved = validate_options(given, self.options, field, ALL_OPTION_NAMES)
         for key, value in self.presets.items():
