@@ -756,8 +756,8 @@ function wire() {
   });
   document.addEventListener("keydown", (e) => {
     const tag = e.target && e.target.tagName;
-    if (["INPUT", "SELECT", "TEXTAREA", "BUTTON"].includes(tag) || e.ctrlKey || e.metaKey) return;
-    if (e.key === " ") {
+    if (["INPUT", "SELECT", "TEXTAREA"].includes(tag) || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.key === " " && tag !== "BUTTON") { // a focused button takes space as its own click
       e.preventDefault();
       if (phase === "running" || phase === "paused") togglePause();
       else startRun({ keep: false });
