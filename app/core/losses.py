@@ -15,7 +15,7 @@ import numpy as np
 
 from .models import SIGMOID, sigmoid
 
-_EXP_SAFE = 700.0  # exp(t) is finite for t < 709.78
+EXP_SAFE = 700.0  # exp(t) is finite for t < 709.78
 
 
 def softplus(t: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -25,7 +25,7 @@ def softplus(t: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     log1p per element, and precise for very negative t. Otherwise the stable
     max(t, 0) + log1p(exp(-|t|)).
     """
-    if t.size and t.max() >= _EXP_SAFE:
+    if t.size and t.max() >= EXP_SAFE:
         return np.add(np.maximum(t, 0.0), np.log1p(np.exp(-np.abs(t))), out=out)
     e = np.exp(t, out=out)
     return np.log1p(e, out=e)
@@ -97,7 +97,7 @@ def _ce_value(z, s, link, inplace=False):
 def _ce_value_and_dz(z, s, link):
     t = z * s
     n = t.shape[-1]
-    if t.max() < _EXP_SAFE:
+    if t.max() < EXP_SAFE:
         e = np.exp(t)
         value = float(np.log1p(e).sum()) / n
         e /= 1.0 + e  # sigmoid(t)

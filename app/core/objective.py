@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from .datasets import Dataset
-from .losses import Loss
-from .models import Model
+from .losses import EXP_SAFE, Loss, softplus
+from .models import Model, sigmoid
 
 
 class _Moments:
@@ -46,6 +46,52 @@ class _Moments:
         return value, np.array([2.0 * (w * self.vxx - self.cxy + c * self.mx), 2.0 * c])
 
 
+class _FusedCrossEntropy:
+    """Cross-entropy of a logit linear in theta (z = A theta), in as few passes as possible.
+
+    With s = 1 - 2y and S = s * A (row-wise):
+        L(theta)   = mean_i softplus(S_i . theta)
+        dL/dtheta  = S^T sigmoid(S theta) / n
+    The full-batch step reuses two work arrays, so no memory is allocated per epoch.
+    """
+
+    def __init__(self, A: np.ndarray, y: np.ndarray) -> None:
+        s = 1.0 - 2.0 * y
+        self.S = np.ascontiguousarray(s[:, None] * A)
+        self.ST = np.ascontiguousarray(self.S.T)
+        n = y.shape[0]
+        self._t = np.empty(n)
+        self._u = np.empty(n)
+
+    def value(self, theta: np.ndarray, work: np.ndarray | None = None) -> np.ndarray:
+        """Mean loss at theta (..., P) -> (...); ``work`` (k, n) is reused for a 2-D theta."""
+        if work is not None and theta.ndim == 2:
+            t = np.matmul(theta, self.ST, out=work[: theta.shape[0]])
+        else:
+            t = theta @ self.ST
+        return softplus(t, out=t).mean(axis=-1)
+
+    def value_and_grad(self, theta: np.ndarray, rows: np.ndarray | None
+                       ) -> tuple[float, np.ndarray]:
+        if rows is None:
+            S, t, u = self.S, self._t, self._u
+            np.matmul(S, theta, out=t)  # forward: the signed logits s*z
+        else:
+            S = self.S[rows]
+            t = S @ theta
+            u = np.empty_like(t)
+        m = t.shape[0]
+        if t.max() < EXP_SAFE:
+            np.exp(t, out=t)
+            value = float(np.log1p(t, out=u).sum()) / m  # loss: softplus(t) = log1p(exp(t))
+            np.add(t, 1.0, out=u)
+            np.divide(t, u, out=u)  # sigmoid(t) = e / (1 + e)
+        else:
+            value = float(softplus(t).sum()) / m
+            u[...] = sigmoid(t)
+        return value, (u @ S) / m  # backward: dL/dtheta = S^T sigmoid(t) / m
+
+
 def _columns(X: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(np.ascontiguousarray(X[:, j]) for j in range(X.shape[1]))
 
@@ -70,18 +116,26 @@ class Objective:
         self.moments = _Moments(self.cols[0], dataset.y) if closed else None
         self.val_moments = (_Moments(self.val_cols[0], dataset.y_val)
                             if closed and dataset.has_validation else None)
+        fused = loss.name == "cross-entropy" and model.design is not None
+        self.fused = _FusedCrossEntropy(model.design(self.cols), dataset.y) if fused else None
+        self.val_fused = (_FusedCrossEntropy(model.design(self.val_cols), dataset.y_val)
+                          if fused and dataset.has_validation else None)
 
     @property
     def closed_form(self) -> bool:
         return self.function is None and self.moments is not None
 
-    def value(self, theta: np.ndarray, inplace_ok: bool = True) -> np.ndarray:
-        """Training loss at theta (..., P), shape (...). Memory: one (..., n) array or two."""
+    def value(self, theta: np.ndarray, inplace_ok: bool = True,
+              work: np.ndarray | None = None) -> np.ndarray:
+        """Training loss at theta (..., P), shape (...). Memory: one (..., n) array or two
+        (or the given ``work`` array of shape (k, n), for a theta of shape (k, P))."""
         theta = np.asarray(theta, dtype=np.float64)
         if self.function is not None:
             return self.function.value(theta)
         if self.moments is not None:
             return self.moments.value(theta)
+        if self.fused is not None:
+            return self.fused.value(theta, work)
         z = self.model.logits(theta, self.cols)
         return self.loss.value(z, self.target, self.link, inplace=inplace_ok)
 
@@ -101,6 +155,8 @@ class Objective:
         """
         if self.function is not None:
             return float(self.function.value(theta)), self.function.grad(theta)
+        if self.fused is not None:
+            return self.fused.value_and_grad(theta, rows)
         if rows is None:
             if self.moments is not None:
                 return self.moments.value_and_grad(theta)
@@ -118,5 +174,7 @@ class Objective:
             return None
         if self.val_moments is not None:
             return float(self.val_moments.value(theta))
+        if self.val_fused is not None:
+            return float(self.val_fused.value(theta))
         z = self.model.logits(theta, self.val_cols)
         return float(self.loss.value(z, self.val_target, self.link, inplace=True))
