@@ -50,6 +50,7 @@ class Settings:
     max_messages_per_second: float = 60.0
     send_timeout_seconds: float = 10.0
     client_buffer_records: int = 2000  # records queued for one client before it is dropped
+    client_buffer_bytes: int = 8 * 1024 * 1024  # ... or bytes of them (as JSON)
 
     @property
     def data_path(self) -> Path:

@@ -11,6 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.middleware import BodyLimit, SecurityHeaders
@@ -38,13 +39,38 @@ def _field(loc: tuple) -> str:
     return ".".join(parts)
 
 
+@pass_context
+def _url_for(context: dict, name: str, /, **path_params: str) -> str:
+    """Templates' url_for, root-relative: Starlette's gives ``http://host/...``, which breaks
+    behind a TLS-terminating proxy (mixed content) and names a host the page never needs."""
+    request = context["request"]
+    path = request.app.url_path_for(name, **path_params)
+    return request.scope.get("root_path", "") + str(path)
+
+
+def _document_limits(components: dict, settings: Settings) -> None:
+    """Write this server's configured limits into the documented request shapes."""
+    run = components["RunConfig"]["properties"]
+    run["epochs"]["maximum"] = settings.max_epochs
+    run["learning_rate"]["maximum"] = settings.max_learning_rate
+    components["SurfaceRequest"]["properties"]["resolution"]["maximum"] = settings.max_resolution
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    logging.getLogger("descent_lab").setLevel(settings.log_level.upper())
+    log = logging.getLogger("descent_lab")
+    log.setLevel(settings.log_level.upper())
+    if not log.handlers and not logging.getLogger().handlers:
+        # uvicorn configures only its own loggers: without this, the app's messages (a slow
+        # client closed, a failed run) would be dropped below WARNING.
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        log.addHandler(handler)
     app = FastAPI(title="Descent Lab", version="0.1.0", description=DESCRIPTION,
                   docs_url=None, redoc_url=None)
     app.state.services = Services(settings)
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    app.state.templates.env.globals["url_for"] = _url_for
 
     @app.exception_handler(ConfigError)
     async def config_error(request: Request, e: ConfigError) -> Response:
@@ -76,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 s = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 components.update(s.pop("$defs", {}))
                 components[model.__name__] = s
+            _document_limits(components, settings)
             app.openapi_schema = schema
         return app.openapi_schema
 

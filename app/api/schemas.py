@@ -16,7 +16,12 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.core.datasets import CSV_OPTIONS, DATASETS
 from app.core.errors import ConfigError
+from app.core.losses import FUNCTION_LOSS, LOSSES
+from app.core.models import MODELS
+from app.core.optimizers import OPTIMIZERS
+from app.core.options import Option
 
 # --- JSON in and out --------------------------------------------------------------------------
 
@@ -46,37 +51,63 @@ def error_body(e: ConfigError) -> dict[str, Any]:
 # --- documented shapes ------------------------------------------------------------------------
 
 _F = ConfigDict(extra="forbid")
+# A built-in dataset, or an uploaded CSV's name (as returned by POST /api/datasets).
+DATASET_NAME = {"anyOf": [{"enum": list(DATASETS)}, {"pattern": "^csv-[0-9a-f]{16}$"}]}
+
+
+def _option_schema(options: list[Option]) -> dict[str, Any]:
+    """The JSON Schema of one option name (the loosest bounds where registries differ)."""
+    o = options[0]
+    lows = [(x.minimum, x.exclusive_minimum) for x in options]
+    highs = [(x.maximum, x.exclusive_maximum) for x in options]
+    bounds: dict[str, Any] = {}
+    if all(lo is not None for lo, _ in lows):
+        lo, exclusive = min(lows, key=lambda b: (b[0], b[1]))  # an inclusive bound is looser
+        bounds["exclusiveMinimum" if exclusive else "minimum"] = lo
+    if all(hi is not None for hi, _ in highs):
+        hi, exclusive = max(highs, key=lambda b: (b[0], not b[1]))
+        bounds["exclusiveMaximum" if exclusive else "maximum"] = hi
+    if o.kind == "bool":
+        schema: dict[str, Any] = {"type": "boolean"}
+    elif o.kind == "pair":
+        schema = {"type": "array", "items": {"type": "number", **bounds},
+                  "minItems": 2, "maxItems": 2}
+    else:
+        schema = {"type": "integer" if o.kind == "int" else "number", **bounds}
+    if any(x.nullable for x in options):
+        schema = {"anyOf": [schema, {"type": "null"}]}
+    return {**schema, "description": o.description}
+
+
+def _from_registry(*specs: dict[str, Option]):
+    """json_schema_extra: the properties of an options object, from the core's registries
+    (the same Option objects that validate requests), so the docs cannot drift from them."""
+    by_name: dict[str, list[Option]] = {}
+    for spec in specs:
+        for name, option in spec.items():
+            by_name.setdefault(name, []).append(option)
+
+    def extra(schema: dict[str, Any]) -> None:
+        schema["properties"] = {n: _option_schema(opts) for n, opts in by_name.items()}
+        schema["additionalProperties"] = False
+
+    return extra
 
 
 class DatasetOptions(BaseModel):
-    """Options of a generated dataset (each takes a subset; see /api/catalog)."""
+    """Options of a generated dataset (each takes a subset; see /api/catalog). Omit an
+    option for its default."""
 
-    model_config = _F
-    n: int | None = Field(None, ge=2, le=100_000, description="number of points")
-    noise: float | None = Field(None, ge=0, le=100)
-    seed: int | None = Field(None, ge=0, le=2**32 - 1)
-    slope: float | None = None
-    intercept: float | None = None
-    u: float | None = None
-    v: float | None = None
-    validation_split: float | None = Field(None, ge=0, le=0.9)
+    model_config = ConfigDict(json_schema_extra=_from_registry(
+        *(d.options for d in DATASETS.values()), CSV_OPTIONS))
 
 
 class OptimizerOptions(BaseModel):
-    """Hyper-parameters with PyTorch's names and defaults (each optimizer takes a subset)."""
+    """Hyper-parameters with PyTorch's names and defaults (each optimizer takes a subset; see
+    /api/catalog). Omit an option for its default."""
 
-    model_config = _F
-    momentum: float | None = None
-    dampening: float | None = None
-    nesterov: bool | None = None
-    weight_decay: float | None = None
-    betas: tuple[float, float] | None = None
-    eps: float | None = None
-    alpha: float | None = None
-    centered: bool | None = None
-    lr_decay: float | None = None
-    initial_accumulator_value: float | None = None
-    amsgrad: bool | None = None
+    model_config = ConfigDict(json_schema_extra=_from_registry(
+        *(o.options for o in OPTIMIZERS.values())))
 
 
 class StopCriteria(BaseModel):
@@ -96,11 +127,13 @@ class RunConfig(BaseModel):
         "optimizer_options": {"momentum": 0.0}, "learning_rate": 0.1, "batch_size": None,
         "epochs": 100, "start": [0.0, 0.0], "seed": 0,
         "stop": {"target_loss": None, "tolerance": None, "patience": None}}]})
-    dataset: str = Field(description="a dataset name from /api/catalog, or an uploaded CSV's")
+    dataset: str = Field(description="a dataset name from /api/catalog, or an uploaded CSV's",
+                         json_schema_extra=DATASET_NAME)
     dataset_options: DatasetOptions | None = None
-    model: str
-    loss: str | None = Field(None, description="null: the model's natural loss")
-    optimizer: str = "sgd"
+    model: str = Field(json_schema_extra={"enum": list(MODELS)})
+    loss: str | None = Field(None, description="null: the model's natural loss",
+                             json_schema_extra={"enum": [*LOSSES, FUNCTION_LOSS, None]})
+    optimizer: str = Field("sgd", json_schema_extra={"enum": list(OPTIMIZERS)})
     optimizer_options: OptimizerOptions | None = None
     learning_rate: float = Field(0.1, gt=0, le=10)
     batch_size: int | Literal["full"] | None = Field(None, ge=1,
@@ -143,10 +176,11 @@ class SurfaceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "dataset": "line", "model": "linear", "loss": "mse", "resolution": 80,
         "bounds": None}]})
-    dataset: str
+    dataset: str = Field(description="a dataset name from /api/catalog, or an uploaded CSV's",
+                         json_schema_extra=DATASET_NAME)
     dataset_options: DatasetOptions | None = None
-    model: str
-    loss: str | None = None
+    model: str = Field(json_schema_extra={"enum": list(MODELS)})
+    loss: str | None = Field(None, json_schema_extra={"enum": [*LOSSES, FUNCTION_LOSS, None]})
     resolution: int = Field(80, ge=2, le=400)
     bounds: list[list[float]] | None = Field(
         None, description="[[lo, hi] of the x axis, [lo, hi] of the y axis]; null: automatic")

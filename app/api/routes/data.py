@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from app.core.errors import ConfigError
 from app.core.results import floats
 from app.core.runconfig import resolve_dataset
 
-from ..schemas import dumps, loads
+from ..schemas import DATASET_NAME, dumps, loads
 from ..services import ServicesDep
 from .runs import ERRORS
 
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/api", tags=["datasets"])
                **ERRORS},
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
         "schema": {"type": "object", "required": ["dataset"], "additionalProperties": False,
-                   "properties": {"dataset": {"type": "string"},
+                   "properties": {"dataset": {"type": "string", **DATASET_NAME},
                                   "dataset_options": {"anyOf": [
                                       {"$ref": "#/components/schemas/DatasetOptions"},
                                       {"type": "null"}]}}}}}}},
@@ -38,7 +39,7 @@ async def get_data(request: Request, services: ServicesDep) -> Response:
         if key not in ("dataset", "dataset_options"):
             raise ConfigError(key, "unknown field (known: dataset, dataset_options)",
                               "unknown_field")
-    ds = resolve_dataset(raw, services.resolve)
+    ds = await run_in_threadpool(resolve_dataset, raw, services.resolve)
     return Response(dumps({
         "dataset": ds.name, "task": ds.task, "feature_names": list(ds.feature_names),
         "target_name": ds.target_name, "description": ds.description,

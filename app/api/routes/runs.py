@@ -37,7 +37,8 @@ def _train(run) -> tuple[list[dict], str]:
 )
 async def create_run(request: Request, services: ServicesDep,
                      format: Literal["json", "csv"] = Query("json")) -> Response:
-    run = services.parse_run(loads(await request.body()))
+    # off the event loop: a large uploaded CSV takes a moment to parse the first time
+    run = await run_in_threadpool(services.parse_run, loads(await request.body()))
     records, stop_reason = await run_in_threadpool(_train, run)
     if format == "csv":
         return Response(records_csv(run.param_names, records), media_type="text/csv",

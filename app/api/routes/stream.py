@@ -7,6 +7,8 @@ Per connection three tasks cooperate:
 - the *sender* drains the outbox, coalescing the records due into one "epochs" message at most
   ``max_messages_per_second`` times a second, each send bounded by a timeout.
 A client that stops reading is closed: its sends time out, or its outbox overflows.
+Control messages (pause, step, set, ...) take effect between two epochs: an epoch computed in
+a worker thread finishes, and its record is queued, before the message is applied.
 When the connection ends, every task is cancelled and awaited.
 """
 
@@ -90,12 +92,17 @@ class Session:
         self.repace = True
         self.last_record: dict | None = None
         self.outbox: deque[tuple[str, Any]] = deque()
-        self.pending = 0
+        self.pending = 0  # records in the outbox
+        self.pending_bytes = 0  # and their size as JSON
         self.wake_sender = asyncio.Event()
         self.wake_producer = asyncio.Event()
         self.drained = asyncio.Event()
         self.drained.set()
         self.failure: BaseException | None = None
+        self.failed = asyncio.Event()
+        # Held while epochs are computed and queued; control messages wait for it, so they
+        # apply between two epochs (the producer awaits a worker thread for heavy epochs).
+        self.between_epochs = asyncio.Lock()
 
     # --- outbox ---------------------------------------------------------------------------
 
@@ -104,15 +111,21 @@ class Session:
         self.wake_sender.set()
 
     def emit_records(self, records: list[dict]) -> None:
+        """Queue records, encoded at once: the outbox is bounded in records and in bytes (a
+        record with every mini-batch's params can be large)."""
+        encoded = [dumps(r) for r in records]
         if self.outbox and self.outbox[-1][0] == "records":
-            self.outbox[-1][1].extend(records)
+            self.outbox[-1][1].extend(encoded)
         else:
-            self.outbox.append(("records", records))
-        self.pending += len(records)
+            self.outbox.append(("records", encoded))
+        self.pending += len(encoded)
+        self.pending_bytes += sum(map(len, encoded))
         self.drained.clear()
         self.wake_sender.set()
-        if self.pending > self.settings.client_buffer_records:
-            raise SlowClient(f"{self.pending} records waiting")
+        s = self.settings
+        if self.pending > s.client_buffer_records or (
+                self.pending_bytes > s.client_buffer_bytes and self.pending > 1):
+            raise SlowClient(f"{self.pending} records ({self.pending_bytes:,} bytes) waiting")
 
     def error(self, e: ConfigError, prefix: str = "") -> None:
         field = f"{prefix}.{e.field}" if prefix and e.field else (e.field or prefix or None)
@@ -133,9 +146,11 @@ class Session:
                     wait = last + gap - loop.time()
                     if wait > 0:
                         await asyncio.sleep(wait)  # later records join this message
-                    _, records = self.outbox.popleft()
-                    text = dumps({"type": "epochs", "records": records}).decode()
-                    self.pending -= len(records)
+                    _, encoded = self.outbox.popleft()
+                    text = (b'{"type":"epochs","records":[' + b",".join(encoded) + b"]}"
+                            ).decode()
+                    self.pending -= len(encoded)
+                    self.pending_bytes -= sum(map(len, encoded))
                     last = loop.time()
                 else:
                     text = dumps(self.outbox.popleft()[1]).decode()
@@ -165,6 +180,7 @@ class Session:
             elif self.speed is None:
                 if self.pending > 0:  # as fast as the client takes them
                     await self.drained.wait()
+                    continue  # a pause may have come meanwhile
                 due = 1_000_000
             else:
                 due = int((loop.time() - t0) * self.speed) + 1 - made
@@ -174,32 +190,43 @@ class Session:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.wake_producer.wait(), max(delay, 0.001))
                     continue
-            records, final = [], False
-            deadline = loop.time() + SLICE_SECONDS
-            while len(records) < due:
-                if heavy:
-                    epoch = await asyncio.to_thread(next, training, None)
-                else:
-                    epoch = next(training, None)
-                if epoch is None:
-                    final = True
-                    break
-                records.append(epoch_dict(epoch))
-                if epoch.stop_reason is not None:
-                    final = True
-                    break
-                if heavy or loop.time() > deadline:
-                    break
-            made += len(records)
-            if self.paused:
-                self.credits = max(0, self.credits - len(records))
-            if records:
-                self.last_record = records[-1]
-                self.emit_records(records)
-            if final:
-                self.finish(training.stop_reason or "max_epochs")
-                return
+            async with self.between_epochs:
+                if self.paused:  # a pause or a step may have come while waiting
+                    if self.credits == 0:
+                        continue
+                    due = self.credits
+                records, final = await self._advance(training, due, heavy)
+                made += len(records)
+                if self.paused:
+                    self.credits = max(0, self.credits - len(records))
+                if records:
+                    self.last_record = records[-1]
+                    self.emit_records(records)
+                if final:
+                    self.finish(training.stop_reason or "max_epochs")
+                    return
             await asyncio.sleep(0)
+
+    async def _advance(self, training: Training, due: int, heavy: bool
+                       ) -> tuple[list[dict], bool]:
+        """Up to ``due`` records, for at most one time slice (or one heavy epoch); and
+        whether the run has ended."""
+        loop = asyncio.get_running_loop()
+        records: list[dict] = []
+        deadline = loop.time() + SLICE_SECONDS
+        while len(records) < due:
+            if heavy:
+                epoch = await asyncio.to_thread(next, training, None)
+            else:
+                epoch = next(training, None)
+            if epoch is None:
+                return records, True
+            records.append(epoch_dict(epoch))
+            if epoch.stop_reason is not None:
+                return records, True
+            if heavy or loop.time() > deadline:
+                break
+        return records, False
 
     def finish(self, reason: str) -> None:
         self.training = None
@@ -228,6 +255,11 @@ class Session:
                 raise ConfigError(key, f"unknown field for a {kind!r} message", "unknown_field")
         if kind == "start":
             return await self.start(msg)
+        async with self.between_epochs:
+            await self.control(kind, msg)
+
+    async def control(self, kind: str, msg: dict) -> None:
+        """Apply a control message to the run in progress (between two epochs)."""
         if self.training is None:
             raise ConfigError("type", f"no run in progress to {kind}: send a start message",
                               "no_run")
@@ -288,9 +320,8 @@ class Session:
             raise ConfigError("paused", "must be true or false", "type")
         if "config" not in msg:
             raise ConfigError("config", "is required", "missing")
-        try:
-            run = self.services.parse_run(msg["config"])
-            training = train(run)
+        try:  # in a thread: building the dataset (e.g. parsing a large CSV) can take a moment
+            run, training = await asyncio.to_thread(self._prepare, msg["config"])
         except ConfigError as e:
             self.error(e, "config")
             return
@@ -304,12 +335,17 @@ class Session:
         self.producer = asyncio.create_task(self.produce(training))
         self.producer.add_done_callback(self._producer_done)
 
+    def _prepare(self, config: Any) -> tuple[Any, Training]:
+        run = self.services.parse_run(config)
+        return run, train(run)
+
     def _producer_done(self, task: asyncio.Task) -> None:
         if task.cancelled() or task.exception() is None:
             return
         exc = task.exception()
         if isinstance(exc, SlowClient):
             self.failure = exc
+            self.failed.set()  # serve() closes the connection, even while a send is blocked
         else:
             log.error("training failed", exc_info=exc)
             self.training = self.producer = None
@@ -341,20 +377,26 @@ class Session:
     async def serve(self) -> None:
         receiver = asyncio.create_task(self.receive_loop())
         sender = asyncio.create_task(self.send_loop())
+        overflow = asyncio.create_task(self.failed.wait())
+        tasks = (receiver, sender, overflow)
         try:
-            await asyncio.wait({receiver, sender}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (receiver, sender):
-                if task.done() and not task.cancelled() and isinstance(task.exception(),
-                                                                       SlowClient):
-                    log.info("closing a slow client: %s", task.exception())
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(self.ws.close(CLOSE_POLICY, "client too slow"),
-                                               1.0)
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            slow = self.failure if overflow in done else next(
+                (t.exception() for t in (receiver, sender) if t in done and not t.cancelled()
+                 and isinstance(t.exception(), SlowClient)), None)
+            if slow is not None:
+                log.info("closing a slow client: %s", slow)
+                await self.stop_producer()
+                sender.cancel()  # it may be blocked in a send
+                with contextlib.suppress(asyncio.CancelledError, SlowClient):
+                    await sender
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.ws.close(CLOSE_POLICY, "client too slow"), 1.0)
         finally:
             await self.stop_producer()
-            for task in (receiver, sender):
+            for task in tasks:
                 task.cancel()
-            for task in (receiver, sender):
+            for task in tasks:
                 try:
                     await task
                 except (asyncio.CancelledError, WebSocketDisconnect, SlowClient, RuntimeError):

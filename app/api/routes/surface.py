@@ -27,15 +27,19 @@ def _compute(spec) -> bytes:
 @router.post(
     "/surface", summary="The loss surface over a grid of two parameters",
     response_class=Response,
-    responses={200: {"model": SurfaceOut, "description": "The grid of losses"}, **ERRORS},
+    responses={200: {"model": SurfaceOut, "description": "The grid of losses", "headers": {
+        "X-Cache": {"description": "hit: served from the cache of computed surfaces",
+                    "schema": {"type": "string", "enum": ["hit", "miss"]}}}}, **ERRORS},
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/SurfaceRequest"}}}}},
 )
 async def create_surface(request: Request, services: ServicesDep) -> Response:
-    spec = services.parse_surface(loads(await request.body()))
+    spec = await run_in_threadpool(services.parse_surface, loads(await request.body()))
     key = dumps(spec.key)
     body = services.surfaces.get(key)
+    cache = "hit"
     if body is None:
         body = await run_in_threadpool(_compute, spec)
         services.surfaces.put(key, body)
-    return Response(body, media_type="application/json")
+        cache = "miss"
+    return Response(body, media_type="application/json", headers={"x-cache": cache})
