@@ -110,14 +110,14 @@ async def run_load(port: int, n: int, epochs: int, speed: float, ramp: float, pi
     results: list[dict] = []
     rss_before = rss_mib(pid)
     peak = rss_before
-    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    cpu0, t0, own0 = cpu_seconds(pid), time.monotonic(), time.process_time()
     tasks = [asyncio.create_task(client(url, ramp * i / n, epochs, speed, results))
              for i in range(n)]
     pending = set(tasks)
     while pending:
         _, pending = await asyncio.wait(pending, timeout=0.5)
         peak = max(peak, rss_mib(pid))
-    cpu1, t1 = cpu_seconds(pid), time.monotonic()
+    cpu1, t1, own1 = cpu_seconds(pid), time.monotonic(), time.process_time()
     errors = [r["error"] for r in results if "error" in r]
     complete = 0
     lateness: list[float] = []
@@ -140,7 +140,8 @@ async def run_load(port: int, n: int, epochs: int, speed: float, ramp: float, pi
     return {"clients": n, "complete": complete, "errors": errors[:3], "n_errors": len(errors),
             "p50": q(0.50), "p99": q(0.99), "max": lateness[-1] if lateness else float("nan"),
             "mean": statistics.fmean(lateness) if lateness else float("nan"),
-            "cpu": (cpu1 - cpu0) / (t1 - t0), "rss_before": rss_before, "rss_peak": peak,
+            "cpu": (cpu1 - cpu0) / (t1 - t0), "client_cpu": (own1 - own0) / (t1 - t0),
+            "rss_before": rss_before, "rss_peak": peak,
             "seconds": t1 - t0}
 
 
@@ -155,7 +156,7 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; "
           f"{a.epochs} epochs per client at {a.speed:g} epochs/s, one uvicorn worker")
     print(f"{'clients':>7} {'complete':>9} {'errors':>6} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'max ms':>7} {'server CPU':>10} {'RSS MiB':>13} {'target':>8}")
+          f"{'max ms':>7} {'server CPU':>10} {'RSS MiB':>13} {'target':>8} {'client CPU':>10}")
     for n in a.clients:
         port = free_port()
         proc = start_server(port, max_sessions=max(a.clients) + 10)
@@ -170,7 +171,8 @@ def main() -> None:
         ok = r["complete"] == n and r["p99"] < 100
         print(f"{n:>7} {r['complete']:>9} {r['n_errors']:>6} {r['p50']:>7.1f} {r['p99']:>7.1f} "
               f"{r['max']:>7.1f} {100 * r['cpu']:>9.0f}% {r['rss_before']:>5.0f} -> "
-              f"{r['rss_peak']:<5.0f} {'PASS' if ok else 'MISS':>8}")
+              f"{r['rss_peak']:<5.0f} {'PASS' if ok else 'MISS':>8} "
+              f"{100 * r['client_cpu']:>9.0f}%")
         for e in r["errors"]:
             print(f"        error: {e}")
 

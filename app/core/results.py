@@ -27,6 +27,9 @@ def finite(x: float) -> float | None:
 def floats(a: np.ndarray) -> list:
     """A numpy array as nested lists of finite floats (non-finite entries become None)."""
     a = np.asarray(a, dtype=np.float64)
+    if a.ndim == 1 and a.shape[0] <= 8:  # a record's params or grad: plain Python is faster
+        values = a.tolist()
+        return values if all(map(math.isfinite, values)) else _finite_list(a)
     if np.isfinite(a).all():
         return a.tolist()
     return _finite_list(a)
