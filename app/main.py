@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 
 from fastapi import FastAPI, Request
@@ -66,7 +68,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
         log.addHandler(handler)
-    app = FastAPI(title="Descent Lab", version="0.1.0", description=DESCRIPTION,
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        # Everything alive now (modules, routes, schemas) lives as long as the process: keep it
+        # out of the garbage collector's full passes, which otherwise stall every stream for
+        # ~100 ms now and then once hundreds of sessions are open (bench/load_ws.py).
+        gc.collect()
+        gc.freeze()
+        yield
+
+    app = FastAPI(title="Descent Lab", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None)
     app.state.services = Services(settings)
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))

@@ -240,7 +240,10 @@ class Session:
                 if final:
                     self.finish(training.stop_reason or "max_epochs")
                     return
-            await asyncio.sleep(0)
+            if len(records) < due or self.speed is None or self.paused:
+                # more is due at once: let the receiver and the sender in between slices (a
+                # paced run that has caught up naps next, which yields anyway)
+                await asyncio.sleep(0)
 
     async def _advance(self, training: Training, due: int, heavy: bool
                        ) -> tuple[list[dict], bool]:
