@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -252,3 +253,98 @@ def test_narrow_screen_and_contour_click(browser, live_server):
         assert errors == []
     finally:
         ctx.close()
+
+
+def test_learning_rate_change_mid_run_is_applied_and_marked(page, console, shot):
+    open_page(page, "?dataset=line&model=linear&epochs=300&speed=10&lr=0.05")
+    page.click("#btn-start")
+    page.wait_for_function("() => Number(document.getElementById('status').dataset.epoch) >= 3",
+                           timeout=TIMEOUT)
+    page.fill("#lr-number", "0.2")
+    page.dispatch_event("#lr-number", "change")
+    page.wait_for_function("""() => document.getElementById('plot-contour').data
+        .some(t => t.name === 'lr change' && t.x.length === 1)""", timeout=TIMEOUT)
+    label = page.evaluate("""() => document.getElementById('plot-contour').data
+        .find(t => t.name === 'lr change').text[0]""")
+    assert label == "lr → 0.2"
+    page.click("#btn-stop")
+    wait_done(page)
+    with page.expect_download() as info:
+        page.click("button[aria-label='Download Run 1 as JSON']")
+    result = strict_json(Path(info.value.path()).read_text())
+    rates = [r["learning_rate"] for r in result["records"]]
+    change = rates.index(0.2)
+    assert change > 0 and set(rates[:change]) == {0.05} and set(rates[change:]) == {0.2}
+    assert result["stop_reason"] == "stopped"
+    shot("09-lr-change")
+    assert console.errors == []
+
+
+def test_downloads_csv_json_and_png(page, console):
+    open_page(page, "?dataset=cats-dogs&model=logistic&epochs=20&speed=max")
+    page.click("#btn-start")
+    wait_done(page)
+    with page.expect_download() as info:
+        page.click("button[aria-label='Download Run 1 as CSV']")
+    lines = Path(info.value.path()).read_text().splitlines()
+    assert lines[0].split(",")[:4] == ["epoch", "w", "b", "loss"]
+    assert len(lines) == 1 + 21
+    with page.expect_download() as info:
+        page.click("button[aria-label='Download Run 1 as JSON']")
+    result = strict_json(Path(info.value.path()).read_text())
+    assert result["param_names"] == ["w", "b"] and len(result["records"]) == 21
+    assert result["config"]["dataset"] == "cats-dogs"
+    names = []
+    page.on("download", lambda d: names.append(d.suggested_filename))
+    page.click("#btn-png")
+    for _ in range(100):
+        if len(names) >= 4:
+            break
+        page.wait_for_timeout(100)
+    assert len(names) == 4 and all(n.endswith(".png") for n in names)
+    assert console.errors == []
+
+
+def test_camera_is_kept_while_the_path_updates(page, console):
+    open_page(page, "?dataset=line&model=linear&epochs=60&speed=30")
+    page.wait_for_selector("body[data-surface=ready]", timeout=TIMEOUT)
+    page.evaluate("""() => window.Plotly.relayout('plot-surface',
+        {'scene.camera.eye': {x: 2.1, y: 0.3, z: 0.4}})""")
+    page.click("#btn-start")
+    wait_done(page)
+    wait_path(page, 0, 61)
+    eye = page.evaluate("document.getElementById('plot-surface')._fullLayout.scene.camera.eye")
+    assert (round(eye["x"], 6), round(eye["y"], 6), round(eye["z"], 6)) == (2.1, 0.3, 0.4)
+    assert console.errors == []
+
+
+def test_lost_connection_shows_a_message_and_reconnects(page, console, shot):
+    sockets = []
+
+    def relay(ws):
+        server = ws.connect_to_server()
+        sockets.append((ws, server))
+
+    page.route_web_socket("**/ws/train", relay)
+    open_page(page, "?dataset=line&model=linear&epochs=500&speed=10")
+    page.click("#btn-start")
+    page.wait_for_function("() => Number(document.getElementById('status').dataset.epoch) >= 2",
+                           timeout=TIMEOUT)
+    sockets[-1][0].close(code=1011, reason="server went away")
+    message = page.locator("#message")
+    expect(message).to_be_visible()
+    expect(message).to_contain_text("Lost the connection")
+    expect(page.locator("#btn-reconnect")).to_be_visible()
+    expect(page.locator("#run-list")).to_contain_text("interrupted")
+    assert page.is_enabled("#btn-start")
+    shot("10-connection-lost")
+    page.click("#btn-reconnect")
+    expect(message).to_be_hidden()
+    page.fill("#epochs", "20")
+    page.dispatch_event("#epochs", "change")
+    page.select_option("#speed", "max")
+    page.click("#btn-start")
+    wait_done(page)
+    assert "ran all the epochs" in page.inner_text("#status")
+    assert len(sockets) == 2  # a new connection
+    assert console.errors == []
