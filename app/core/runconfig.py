@@ -174,24 +174,36 @@ def resolve_loss(raw_loss: Any, dataset: Dataset, model: Model) -> Loss | None:
     return _name({"loss": raw_loss}, "loss", LOSSES, "loss")
 
 
+def check_fields(raw: Any, known: tuple[str, ...], required: tuple[str, ...], what: str
+                 ) -> dict:
+    """``raw`` must be a JSON object with only ``known`` keys and every ``required`` one."""
+    if not isinstance(raw, dict):
+        raise ConfigError("", f"the {what} must be a JSON object", "type")
+    for key in raw:
+        if key not in known:
+            raise ConfigError(key, f"unknown field (known: {', '.join(known)})",
+                              "unknown_field")
+    for key in required:
+        if key not in raw:
+            raise ConfigError(key, "is required", "missing")
+    return raw
+
+
+def _problem(raw: dict, resolver: DatasetResolver | None
+             ) -> tuple[Model, Dataset, Loss | None]:
+    """The model, dataset and loss a request names, checked to fit together."""
+    model: Model = _name(raw, "model", MODELS, "model")
+    dataset = resolve_dataset(raw, resolver)
+    loss = resolve_loss(raw.get("loss"), dataset, model)
+    check_combination(dataset, model, loss)
+    return model, dataset, loss
+
+
 def parse_run(raw: Any, limits: Limits = Limits(),
               resolver: DatasetResolver | None = None) -> Run:
     """Validate a run config (a dict from JSON) and build the run it describes."""
-    if not isinstance(raw, dict):
-        raise ConfigError("", "the run config must be a JSON object", "type")
-    for key in raw:
-        if key not in FIELDS:
-            raise ConfigError(key, f"unknown field (known: {', '.join(FIELDS)})",
-                              "unknown_field")
-    for key in ("dataset", "model"):
-        if key not in raw:
-            raise ConfigError(key, "is required", "missing")
-    cfg = {**DEFAULTS, **raw}
-
-    model: Model = _name(cfg, "model", MODELS, "model")
-    dataset = resolve_dataset(cfg, resolver)
-    loss = resolve_loss(cfg["loss"], dataset, model)
-    check_combination(dataset, model, loss)
+    cfg = {**DEFAULTS, **check_fields(raw, FIELDS, ("dataset", "model"), "run config")}
+    model, dataset, loss = _problem(cfg, resolver)
 
     opt_spec = _name(cfg, "optimizer", OPTIMIZERS, "optimizer")
     opt_options, optimizer = opt_spec.build(cfg["optimizer_options"])
@@ -293,19 +305,8 @@ def parse_surface(raw: Any, limits: Limits = Limits(),
     """Validate a surface request: dataset/model/loss as in a run, plus the grid."""
     from .surface import check_bounds
 
-    if not isinstance(raw, dict):
-        raise ConfigError("", "the surface request must be a JSON object", "type")
-    for key in raw:
-        if key not in SURFACE_FIELDS:
-            raise ConfigError(key, f"unknown field (known: {', '.join(SURFACE_FIELDS)})",
-                              "unknown_field")
-    for key in ("dataset", "model"):
-        if key not in raw:
-            raise ConfigError(key, "is required", "missing")
-    model: Model = _name(raw, "model", MODELS, "model")
-    dataset = resolve_dataset(raw, resolver)
-    loss = resolve_loss(raw.get("loss"), dataset, model)
-    check_combination(dataset, model, loss)
+    check_fields(raw, SURFACE_FIELDS, ("dataset", "model"), "surface request")
+    model, dataset, loss = _problem(raw, resolver)
     resolution = _int(raw.get("resolution", 80), "resolution", 2, limits.max_resolution)
     bounds = None if raw.get("bounds") is None else check_bounds(raw["bounds"])
     P = model.n_params

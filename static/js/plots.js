@@ -100,7 +100,7 @@ export function showSurface(surface, runs) {
   figs.surface.layout = baseLayout({
     margin: { l: 0, r: 0, t: 0, b: 0 },
     scene: { xaxis: axis(names[0]), yaxis: axis(names[1]), zaxis: axis("loss"),
-      camera: { eye: { x: -1.5, y: -1.5, z: 1.1 } }, uirevision: "keep",
+      camera: { eye: { x: -1.3, y: -1.3, z: 0.95 } }, uirevision: "keep",
       aspectmode: "manual", aspectratio: { x: 1, y: 1, z: 0.7 } },
     uirevision: surface.bounds.flat().join(","),
   });

@@ -8,9 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from app.core.errors import ConfigError
 from app.core.results import floats
-from app.core.runconfig import resolve_dataset
+from app.core.runconfig import check_fields, resolve_dataset
 
 from ..schemas import DATASET_NAME, dumps, loads
 from ..services import ServicesDep
@@ -32,13 +31,8 @@ router = APIRouter(prefix="/api", tags=["datasets"])
                                       {"type": "null"}]}}}}}}},
 )
 async def get_data(request: Request, services: ServicesDep) -> Response:
-    raw: Any = loads(await request.body())
-    if not isinstance(raw, dict):
-        raise ConfigError("", "the request must be a JSON object", "type")
-    for key in raw:
-        if key not in ("dataset", "dataset_options"):
-            raise ConfigError(key, "unknown field (known: dataset, dataset_options)",
-                              "unknown_field")
+    raw: Any = check_fields(loads(await request.body()), ("dataset", "dataset_options"),
+                            ("dataset",), "request")
     ds = await run_in_threadpool(resolve_dataset, raw, services.resolve)
     return Response(dumps({
         "dataset": ds.name, "task": ds.task, "feature_names": list(ds.feature_names),
