@@ -348,3 +348,15 @@ def test_lost_connection_shows_a_message_and_reconnects(page, console, shot):
     assert "ran all the epochs" in page.inner_text("#status")
     assert len(sockets) == 2  # a new connection
     assert console.errors == []
+
+
+@pytest.mark.parametrize(("path", "ready"), [("/docs", ".opblock"), ("/redoc", "h1")])
+def test_api_docs_render_offline(page, console, live_server, path, ready):
+    outside = []
+    page.on("request", lambda r: outside.append(r.url)
+            if not r.url.startswith((live_server, "data:", "blob:")) else None)
+    page.goto(path)
+    page.wait_for_selector(ready, timeout=TIMEOUT)
+    expect(page.locator("body")).to_contain_text("/api/runs")
+    assert outside == []
+    assert console.errors == []
