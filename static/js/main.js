@@ -322,7 +322,29 @@ function projectFor(s) {
   };
 }
 
-async function loadSurface({ keepRuns = false } = {}) {
+// A path that left the surface's box (a far start, a slow valley): widen the box to hold it.
+function maybeWidenForPath(run) {
+  if (!surface || run.stopReason === "diverged" || !run.records.length) return;
+  const [[x0, x1], [y0, y1]] = surface.bounds;
+  const pts = run.records.map((r) => run.project(r.params));
+  const xs = pts.map((p) => p[0]);
+  const ys = pts.map((p) => p[1]);
+  const lo = [Math.min(x0, ...xs), Math.min(y0, ...ys)];
+  const hi = [Math.max(x1, ...xs), Math.max(y1, ...ys)];
+  // With more than two weights the surface is a slice along two of them: move it through the
+  // run's last point (the other weights at their final values; the axes keep true values).
+  const { plane: old } = surface;
+  const plane = old ? { ...old, origin: run.records[run.records.length - 1].params
+    .map((v, i) => (old.d1[i] !== 0 || old.d2[i] !== 0 ? 0 : v)) } : null;
+  const inside = lo[0] === x0 && lo[1] === y0 && hi[0] === x1 && hi[1] === y1;
+  if (inside && !plane) return;
+  const pad = inside ? [0, 0] : [0.1 * (hi[0] - lo[0]), 0.1 * (hi[1] - lo[1])];
+  const bounds = [[lo[0] - pad[0], hi[0] + pad[0]], [lo[1] - pad[1], hi[1] + pad[1]]];
+  if (bounds.flat().some((v) => !Number.isFinite(v) || Math.abs(v) > 1e6)) return;
+  loadSurface({ keepRuns: true, bounds, plane });
+}
+
+async function loadSurface({ keepRuns = false, bounds = null, plane = null } = {}) {
   const key = surfaceKey(state);
   const ticket = ++surfaceRequest;
   performance.mark("surface-requested");
@@ -331,6 +353,9 @@ async function loadSurface({ keepRuns = false } = {}) {
     resolution: 100 };
   if (state.loss) req.loss = state.loss;
   if (state.start.length) req.start = state.start;
+  if (bounds) req.bounds = bounds;
+  if (plane) req.plane = plane;
+  else if (keepRuns && surface && surface.plane) req.plane = surface.plane;
   try {
     const [s, data] = await Promise.all([api.getSurface(req),
       api.getData({ dataset: state.dataset, dataset_options: state.data })]);
@@ -576,6 +601,8 @@ function onDone(msg) {
   scheduleUi(run);
   if (msg.stop_reason === "diverged") {
     showMessage(`${run.name} ${catalog.stop_reasons.diverged}.`);
+  } else {
+    maybeWidenForPath(run);
   }
   writeState({ ...state, runs: runs.map((r) => r.settings) });
 }
