@@ -360,3 +360,26 @@ def test_api_docs_render_offline(page, console, live_server, path, ready):
     expect(page.locator("body")).to_contain_text("/api/runs")
     assert outside == []
     assert console.errors == []
+
+
+def test_surface_grows_to_hold_the_path_and_slices_through_the_final_bias(page, console):
+    open_page(page, "?dataset=and&model=neuron&lr=0.5&epochs=400&speed=max")
+    page.wait_for_selector("body[data-surface=ready]", timeout=TIMEOUT)
+    first = page.evaluate("document.getElementById('plot-contour').layout.xaxis.range")
+    page.click("#btn-start")
+    wait_done(page)
+    page.wait_for_function(
+        f"""() => {{ const r = document.getElementById('plot-contour').layout.xaxis.range;
+                    return r[1] !== {first[1]}; }}""", timeout=TIMEOUT)
+    (path,) = paths(page)
+    (x0, x1), (y0, y1) = page.evaluate("""() => { const l =
+        document.getElementById('plot-contour').layout; return [l.xaxis.range, l.yaxis.range]; }""")
+    assert x0 <= path["x"] <= x1 and y0 <= path["y"] <= y1
+    # the slice runs through the final point: the surface's value there is the run's loss
+    final_loss = path["last"][1]
+    surface = page.evaluate("document.getElementById('plot-surface').data[0]")
+    xs, ys, z = surface["x"], surface["y"], surface["z"]
+    j = min(range(len(xs)), key=lambda k: abs(xs[k] - path["x"]))
+    i = min(range(len(ys)), key=lambda k: abs(ys[k] - path["y"]))
+    assert abs(z[i][j] - final_loss) < 0.05 * max(final_loss, 0.05) + 0.02
+    assert console.errors == []
