@@ -502,10 +502,15 @@ function runJson(run) {
     stop_reason: run.stopReason }, null, 1);
 }
 
+function runResult(run) {
+  const last = run.records[run.records.length - 1];
+  return last ? `epoch ${last.epoch} · loss ${fmt(last.loss)}` +
+    (run.stopReason ? ` · ${run.stopReason.replace("_", " ")}` : "") : "starting…";
+}
+
 function renderRuns() {
   const list = $("runList");
   list.replaceChildren(...runs.map((run) => {
-    const last = run.records[run.records.length - 1];
     const box = el("input", { type: "checkbox", id: `run-visible-${run.id}` });
     box.checked = run.visible;
     box.addEventListener("change", () => {
@@ -522,8 +527,7 @@ function renderRuns() {
     const remove = el("button", { type: "button", class: "small", text: "✕",
       "aria-label": `Remove ${run.name}` });
     remove.addEventListener("click", () => removeRun(run));
-    const result = last ? `epoch ${last.epoch} · loss ${fmt(last.loss)}` +
-      (run.stopReason ? ` · ${run.stopReason.replace("_", " ")}` : "") : "starting…";
+    const result = runResult(run);
     return el("li", { "data-run-id": run.id, class: "run" },
       el("span", { class: "swatch", style: `background:${run.color}` }),
       el("label", { for: box.id }, box, ` ${run.label}`),
@@ -682,7 +686,8 @@ function renderStatus(finishedRun) {
   setStatus(text);
   status.dataset.epoch = last.epoch;
   drawData(last.params);
-  renderRuns();
+  const row = $("runList").querySelector(`li[data-run-id="${run.id}"] .result`);
+  if (row) row.textContent = runResult(run); // per frame: only the text that changed
 }
 
 function updateButtons() {
