@@ -6,6 +6,7 @@ Everything is served from this machine: the app works offline, /docs and /redoc 
 
 from __future__ import annotations
 
+import gzip
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -39,8 +40,19 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 @router.get("/vendor/plotly.min.js")
-def plotly_js() -> FileResponse:
-    return FileResponse(PLOTLY_JS, media_type="text/javascript", headers=_CACHE)
+def plotly_js(request: Request) -> Response:
+    """Plotly.js from the installed plotly package: 4.8 MB, or 1.4 MB gzipped (compressed once)."""
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(_plotly_gzip(), media_type="text/javascript",
+                        headers={**_CACHE, "content-encoding": "gzip",
+                                 "vary": "accept-encoding"})
+    return FileResponse(PLOTLY_JS, media_type="text/javascript",
+                        headers={**_CACHE, "vary": "accept-encoding"})
+
+
+@cache
+def _plotly_gzip() -> bytes:
+    return gzip.compress(PLOTLY_JS.read_bytes(), compresslevel=6, mtime=0)
 
 
 @router.get("/favicon.ico")
