@@ -224,10 +224,12 @@ function readControls() {
   const o = optimizerInfo();
   state.opt = readOptions($("optimizerOptions"), o ? o.options : []);
   const lr = Number($("lrNumber").value);
-  if (Number.isFinite(lr) && lr > 0) state.lr = lr;
+  // Any number goes to the server, which names what is wrong with it (e.g. "must be > 0").
+  if ($("lrNumber").value.trim() !== "" && Number.isFinite(lr)) state.lr = lr;
   const batch = $("batchNumber").value.trim();
   state.batch = batch === "" ? "" : Number(batch);
-  state.epochs = Number($("epochs").value) || state.epochs;
+  const epochs = Number($("epochs").value);
+  if ($("epochs").value.trim() !== "" && Number.isFinite(epochs)) state.epochs = epochs;
   state.seed = Number($("seed").value) || 0;
   state.target = $("target").value.trim();
   state.tolerance = $("tolerance").value.trim();
@@ -270,7 +272,7 @@ function onSettingsChanged(event) {
     $("batchNumber").value = Number($("batchRange").value) >= n ? "" : $("batchRange").value;
   }
   readControls();
-  if (target === $("lrNumber")) $("lrRange").value = Math.log10(state.lr);
+  if (target === $("lrNumber") && state.lr > 0) $("lrRange").value = Math.log10(state.lr);
   if (target === $("lrNumber") || target === $("lrRange")) maybeSetLearningRate();
   if (target === $("speed") && active && (phase === "running" || phase === "paused")) {
     stream.send({ type: "speed", epochs_per_second: speedValue() });
@@ -292,7 +294,7 @@ function speedValue() {
 }
 
 function maybeSetLearningRate() {
-  if (active && (phase === "running" || phase === "paused") && state.lr > 0) {
+  if (active && (phase === "running" || phase === "paused")) {
     stream.send({ type: "set", learning_rate: state.lr });
   }
 }

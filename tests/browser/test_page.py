@@ -383,3 +383,25 @@ def test_surface_grows_to_hold_the_path_and_slices_through_the_final_bias(page, 
     i = min(range(len(ys)), key=lambda k: abs(ys[k] - path["y"]))
     assert abs(z[i][j] - final_loss) < 0.05 * max(final_loss, 0.05) + 0.02
     assert console.errors == []
+
+
+def test_a_bad_setting_gets_the_servers_message_naming_the_field(page, console):
+    open_page(page, "?dataset=line&model=linear&epochs=30&speed=max")
+    page.fill("#lr-number", "-1")
+    page.dispatch_event("#lr-number", "change")
+    page.click("#btn-start")
+    message = page.locator("#message")
+    expect(message).to_contain_text("learning_rate: must be greater than 0")
+    expect(page.locator("#run-list li")).to_have_count(0)
+    page.fill("#batch-number", "500")
+    page.dispatch_event("#batch-number", "change")
+    page.fill("#lr-number", "0.1")
+    page.dispatch_event("#lr-number", "change")
+    page.click("#btn-start")
+    expect(message).to_contain_text("batch_size: must be at most 80")
+    page.fill("#batch-number", "")
+    page.dispatch_event("#batch-number", "change")
+    page.click("#btn-start")
+    wait_done(page)
+    assert "ran all the epochs" in page.inner_text("#status")
+    assert console.errors == []
