@@ -11,7 +11,7 @@ strict JSON (``dumps``): a non-finite float can never become a NaN/Infinity toke
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
@@ -144,6 +144,10 @@ class RunConfig(BaseModel):
     seed: int = Field(0, ge=0, le=2**32 - 1)
     stop: StopCriteria | None = None
     record_batches: bool = Field(False, description="include params after each mini-batch")
+    learning_rate_changes: list[tuple[Annotated[int, Field(ge=1)],
+                                      Annotated[float, Field(gt=0, le=10)]]] | None = Field(
+        None, description="[[epoch, learning_rate], ...]: from that epoch on, that rate "
+        "(epochs rising); how a run whose rate was changed mid-stream is replayed")
 
 
 class Record(BaseModel):

@@ -47,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "stop": None,
     "record_batches": False,
+    "learning_rate_changes": None,
 }
 FIELDS = ("dataset", "model", *DEFAULTS)
 
@@ -94,6 +95,8 @@ class Run:
     patience: int | None
     record_batches: bool
     param_names: tuple[str, ...] = field(default=())
+    # [(epoch, learning rate)]: from that epoch on, train with that rate (as a mid-run change)
+    lr_changes: tuple[tuple[int, float], ...] = ()
 
 
 def default_start(dataset: Dataset, model: Model) -> tuple[float, ...]:
@@ -255,6 +258,10 @@ def parse_run(raw: Any, limits: Limits = Limits(),
         raise ConfigError("record_batches", f"must be true or false, got {record_batches!r}",
                           "type")
 
+    lr_bound = Option("learning_rate", "float", 0.1, "", 0.0, limits.max_learning_rate,
+                      exclusive_minimum=True)
+    changes = _lr_changes(cfg["learning_rate_changes"], epochs, lr_bound)
+
     normalised = {
         "dataset": dataset.name if dataset.name not in DATASETS else cfg["dataset"],
         "dataset_options": _dataset_options(cfg, dataset),
@@ -270,10 +277,30 @@ def parse_run(raw: Any, limits: Limits = Limits(),
         "seed": seed,
         "stop": stop,
         "record_batches": record_batches,
+        "learning_rate_changes": [list(c) for c in changes],
     }
     return Run(normalised, dataset, model, loss, optimizer, lr, batch_size, epochs, start, seed,
                stop["target_loss"], stop["tolerance"], stop["patience"], record_batches,
-               model.param_names)
+               model.param_names, changes)
+
+
+def _lr_changes(raw: Any, epochs: int, bound: Option) -> tuple[tuple[int, float], ...]:
+    """[[epoch, learning_rate], ...] with epochs rising within 1..epochs (null: none)."""
+    field = "learning_rate_changes"
+    if raw is None:
+        return ()
+    if not isinstance(raw, list | tuple):
+        raise ConfigError(field, "must be a list of [epoch, learning_rate] pairs", "type")
+    out: list[tuple[int, float]] = []
+    for i, pair in enumerate(raw):
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise ConfigError(f"{field}[{i}]", "must be [epoch, learning_rate]", "type")
+        epoch = _int(pair[0], f"{field}[{i}][0]", 1, epochs)
+        if out and epoch <= out[-1][0]:
+            raise ConfigError(f"{field}[{i}][0]", "epochs must rise from one change to the "
+                              "next", "out_of_range")
+        out.append((epoch, check_float(pair[1], f"{field}[{i}][1]", bound)))
+    return tuple(out)
 
 
 def _dataset_options(cfg: dict, dataset: Dataset) -> dict[str, Any]:

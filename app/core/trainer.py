@@ -100,7 +100,10 @@ class Training(Iterator[Epoch]):
         best_val, since_best = val, 0
         prev: Epoch | None = None
 
+        changes = dict(run.lr_changes)
         for k in range(run.epochs + 1):
+            if k in changes:
+                self.learning_rate = changes[k]
             lr = self.learning_rate
             steps = None
             if k > 0:

@@ -294,9 +294,10 @@ function speedValue() {
 }
 
 function maybeSetLearningRate() {
-  if (active && (phase === "running" || phase === "paused")) {
-    stream.send({ type: "set", learning_rate: state.lr });
-  }
+  if (!active || (phase !== "running" && phase !== "paused")) return;
+  const changes = active.settings.lrChanges || [];
+  const current = changes.length ? changes[changes.length - 1][1] : active.settings.lr;
+  if (state.lr !== current) stream.send({ type: "set", learning_rate: state.lr });
 }
 
 function maybeReloadForStart() {
@@ -595,11 +596,23 @@ function onEpochs(msg) {
   scheduleUi();
 }
 
+// A run that ended early by hand is shared as the epochs it ran, so its link replays it.
+function truncateSettings(run) {
+  const last = run.records[run.records.length - 1];
+  if (last && last.epoch >= 1 && last.epoch < run.settings.epochs) {
+    run.settings.epochs = last.epoch;
+    if (run.settings.lrChanges) {
+      run.settings.lrChanges = run.settings.lrChanges.filter(([e]) => e <= last.epoch);
+    }
+  }
+}
+
 function onDone(msg) {
   performance.mark("records-done");
   const run = active;
   if (!run) return;
   run.stopReason = msg.stop_reason;
+  if (msg.stop_reason === "stopped") truncateSettings(run);
   phase = "done";
   active = null;
   renderRuns();
@@ -621,7 +634,15 @@ function onServerMessage(msg) {
     case "resumed": phase = "running"; return updateButtons();
     case "done": return onDone(msg);
     case "set":
-      if (active) active.lrMarks.push({ from: msg.from_epoch, lr: msg.learning_rate });
+      if (active) {
+        active.lrMarks.push({ from: msg.from_epoch, lr: msg.learning_rate });
+        // kept with the run's settings, so that a shared link replays the change exactly
+        const changes = (active.settings.lrChanges || []).filter(([e]) => e < msg.from_epoch);
+        active.settings.lrChanges = [...changes, [msg.from_epoch, msg.learning_rate]];
+        active.label = `${active.name}: ${describeRun(active.settings)}`;
+        renderRuns();
+        writeState({ ...state, runs: runs.map((r) => r.settings) });
+      }
       return undefined;
     case "speed": return undefined;
     case "error": {
@@ -643,6 +664,7 @@ function onServerMessage(msg) {
 function onLost(reason) {
   if (active && !active.stopReason) {
     active.stopReason = "interrupted";
+    truncateSettings(active);
     renderRuns();
   }
   active = null;
@@ -743,6 +765,10 @@ async function replayRuns(list) {
       run.stopReason = result.stop_reason;
       run.epochs = result.config.epochs;
       plots.addRun(run);
+      for (const [from, lr] of settings.lrChanges || []) {
+        const rec = run.records.find((r) => r.epoch === from);
+        if (rec) plots.markLearningRate(run, rec, lr);
+      }
     } catch (e) {
       runs.splice(runs.indexOf(run), 1);
       showMessage(`Could not replay a run from the link: ${e.field ? e.field + ": " : ""}${e.message}`);

@@ -108,11 +108,15 @@ export function runConfig(state, settings = runSettings(state)) {
     config.record_batches = true;
   }
   if (settings.start.length) config.start = settings.start.map(Number);
+  if (settings.lrChanges && settings.lrChanges.length) {
+    config.learning_rate_changes = settings.lrChanges;
+  }
   return config;
 }
 
 export function describeRun(settings) {
-  const parts = [settings.optimizer, `lr ${settings.lr}`];
+  const changes = (settings.lrChanges || []).map(([e, lr]) => ` → ${lr} at epoch ${e}`);
+  const parts = [settings.optimizer, `lr ${settings.lr}${changes.join("")}`];
   for (const [k, v] of Object.entries(settings.opt || {})) parts.push(`${k} ${v}`);
   parts.push(settings.batch === "" ? "full batch" : `batch ${settings.batch}`);
   return parts.join(", ");

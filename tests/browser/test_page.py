@@ -181,7 +181,7 @@ def test_shared_link_reproduces_settings_and_paths(page, context, console):
     wait_done(page)
     page.wait_for_function(f"() => ({PATHS_JS})().length === 2", timeout=TIMEOUT)
     before = paths(page)
-    url = page.url
+    url = page.evaluate("location.href")
     other = context.new_page()
     other_console = []
     other.on("console", lambda m: other_console.append(m.text) if m.type == "error" else None)
@@ -277,6 +277,18 @@ def test_learning_rate_change_mid_run_is_applied_and_marked(page, console, shot)
     assert change > 0 and set(rates[:change]) == {0.05} and set(rates[change:]) == {0.2}
     assert result["stop_reason"] == "stopped"
     shot("09-lr-change")
+    # the link replays the run, its change of rate included, to the same point
+    (before,) = paths(page)
+    other = page.context.new_page()
+    other.goto(page.evaluate("location.href"))
+    other.wait_for_selector("body[data-ready=yes]", timeout=TIMEOUT)
+    other.wait_for_function(f"() => ({PATHS_JS})().length === 1", timeout=TIMEOUT)
+    (after,) = paths(other)
+    assert (after["n"], after["x"], after["y"], after["last"]) == (
+        before["n"], before["x"], before["y"], before["last"])
+    marks = other.evaluate("""() => document.getElementById('plot-contour').data
+        .find(t => t.name === 'lr change').text""")
+    assert marks == ["lr → 0.2"]
     assert console.errors == []
 
 

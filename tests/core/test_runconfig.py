@@ -148,6 +148,7 @@ def test_defaults_are_filled_and_the_config_normalised():
         "seed": 0,
         "stop": {"target_loss": None, "tolerance": None, "patience": None},
         "record_batches": False,
+        "learning_rate_changes": [],
     }
     json.loads(json.dumps(cfg, allow_nan=False))
     assert run.batch_size == run.dataset.n == 80

@@ -336,3 +336,43 @@ def test_test_function_training_descends():
     fn_minima = [(3.0, 2.0), (-2.805118, 3.131312), (-3.779310, -3.283186),
                  (3.584428, -1.848126)]
     assert min(math.dist(records[-1].theta, m) for m in fn_minima) < 1e-3
+
+
+def test_learning_rate_changes_in_the_config_replay_mid_run_changes_exactly():
+    """A run whose rate was changed mid-stream (set_learning_rate after record 9 and 19) is
+    replayed bit for bit by a config listing the same changes."""
+    base = {"dataset": "tanh", "model": "tanh-net", "optimizer": "adam", "batch_size": 16,
+            "epochs": 40, "learning_rate": 0.05}
+    live = train(parse_run(base))
+    streamed = []
+    for e in live:
+        streamed.append(e)
+        if e.epoch == 9:
+            assert live.set_learning_rate(0.01) == 10
+        if e.epoch == 19:
+            assert live.set_learning_rate(0.2) == 20
+    replay = list(train(parse_run({**base,
+                                   "learning_rate_changes": [[10, 0.01], [20, 0.2]]})))
+    assert len(replay) == len(streamed) == 41
+    for a, b in zip(replay, streamed, strict=True):
+        np.testing.assert_array_equal(a.theta, b.theta)
+        assert (a.loss, a.learning_rate) == (b.loss, b.learning_rate)
+    assert [e.learning_rate for e in replay[9:11]] == [0.05, 0.01]
+    assert [e.learning_rate for e in replay[19:21]] == [0.01, 0.2]
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ("0.1", "learning_rate_changes"),
+    ([[5]], "learning_rate_changes[0]"),
+    ([[0, 0.1]], "learning_rate_changes[0][0]"),
+    ([[41, 0.1]], "learning_rate_changes[0][0]"),
+    ([[5, 0.1], [5, 0.2]], "learning_rate_changes[1][0]"),
+    ([[5, 0]], "learning_rate_changes[0][1]"),
+    ([[5, 11]], "learning_rate_changes[0][1]"),
+    ([[True, 0.1]], "learning_rate_changes[0][0]"),
+])
+def test_bad_learning_rate_changes_name_the_field(changes, field):
+    with pytest.raises(ConfigError) as info:
+        parse_run({"dataset": "line", "model": "linear", "epochs": 40,
+                   "learning_rate_changes": changes})
+    assert info.value.field == field
